@@ -1,0 +1,115 @@
+"""The composition root: builds config-driven services once and runs the chosen mode."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from handlers.campaign import Campaign, load_campaign
+from handlers.config import Settings
+from handlers.context import Clock, Deps, utc_now
+from handlers.faq_match.matcher import FaqMatcher
+from handlers.i18n import LOCALES_DIR, MAIN_DOMAIN, CatalogSource, I18n
+from handlers.identity import Keyring, resolve_secret
+from handlers.ports import Store
+from handlers.router import Core
+
+log = logging.getLogger(__name__)
+
+
+class Component(Protocol):
+    """Something `serve` runs: a platform adapter, the web server, a worker."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Start serving (return once running)."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop gracefully: finish in-flight work."""
+        ...
+
+
+def build_i18n(campaign: Campaign) -> I18n:
+    """Return the translators for the bot's own strings and the campaign's texts."""
+    return I18n(CatalogSource(LOCALES_DIR, MAIN_DOMAIN),
+                CatalogSource(campaign.locales_dir, campaign.domain))
+
+
+async def open_store_for(settings: Settings) -> Store:
+    """Open the database, applying migrations when the schema is behind."""
+    from storage.db import open_store
+
+    return await open_store(settings.database_url)
+
+
+async def build_deps(settings: Settings, *, store: Store | None = None, clock: Clock = utc_now,
+                     matcher: FaqMatcher | None = None) -> Deps:
+    """Build every shared service once."""
+    campaign = load_campaign(settings.campaign_path)
+    keyring = Keyring(resolve_secret(settings.secret_key, settings.data_dir))
+    return Deps(
+        settings=settings,
+        store=store if store is not None else await open_store_for(settings),
+        keyring=keyring,
+        i18n=build_i18n(campaign),
+        campaign=campaign,
+        matcher=matcher if matcher is not None else FaqMatcher.load(),
+        clock=clock,
+    )
+
+
+@contextlib.asynccontextmanager
+async def core_session(settings: Settings) -> AsyncIterator[Core]:
+    """Yield a ready core and close its storage afterwards."""
+    deps = await build_deps(settings)
+    try:
+        yield Core(deps)
+    finally:
+        await deps.store.close()
+
+
+def build_components(core: Core) -> list[Component]:
+    """Return what `serve` runs for the configured platforms."""
+    from bots.web.server import WebServer
+
+    settings = core.deps.settings
+    components: list[Component] = [WebServer(core)]
+    if settings.telegram_enabled:
+        from bots.telegram.adapter import TelegramBot
+
+        components.append(TelegramBot(core))
+    if settings.matrix_enabled:
+        from bots.matrix.adapter import MatrixBot
+
+        components.append(MatrixBot(core))
+    return components
+
+
+async def serve(settings: Settings) -> None:
+    """Run every configured platform and the HTTP server until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with core_session(settings) as core:
+        core.deps.i18n.preload()
+        components = build_components(core)
+        started: list[Component] = []
+        try:
+            for component in components:
+                await component.start()
+                started.append(component)
+                log.info("%s started", component.name)
+            await stop.wait()
+            log.info("shutting down")
+        finally:
+            for component in reversed(started):
+                with contextlib.suppress(Exception):
+                    await component.stop()
+                log.info("%s stopped", component.name)

@@ -10,6 +10,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import IO, Any
 
 from handlers.html import strip_tags
@@ -30,15 +31,14 @@ MAX_LINE = 200_000
 
 def to_incoming(line: str, user: str, language: str | None) -> Incoming:
     """Turn one console line into a neutral message."""
-    base = {"platform": CONSOLE, "conversation": ConversationId(f"console:{user}"),
-            "user": UserKey(user), "language_hint": language}
+    base = Incoming(CONSOLE, ConversationId(f"console:{user}"), UserKey(user), language)
     stripped = line.strip()
     if stripped.startswith("/press "):
-        return Incoming(**base, action=stripped[len("/press "):].strip())
+        return replace(base, action=stripped[len("/press "):].strip())
     parsed = parse_command(stripped)
     if parsed is not None:
-        return Incoming(**base, command=parsed[0], args=parsed[1])
-    return Incoming(**base, text=line.rstrip("\r\n"))
+        return replace(base, command=parsed[0], args=parsed[1])
+    return replace(base, text=line.rstrip("\r\n"))
 
 
 def reply_to_json(reply: Reply) -> dict[str, Any]:

@@ -51,6 +51,6 @@ async def question(ctx: Ctx, text: str) -> list[Reply]:
     suggestions = [_topic_button(ctx, t) for t in match.suggestions if t in ctx.deps.campaign.faq]
     intro = _("I am not sure I understood. Did you mean one of these?") if suggestions else _(
         "I am not sure I understood. Pick a topic, or try asking in other words:")
-    rows = [(button,) for button in suggestions[:3]]
+    rows: list[tuple[Button, ...]] = [(button,) for button in suggestions[:3]]
     rows.append((ActionButton(_("📋 All topics"), "faq"), *back_row(ctx)))
     return [Reply(intro, tuple(rows))]

@@ -33,6 +33,8 @@ LANGUAGES: tuple[str, ...] = (
 )
 DEFAULT_LANGUAGE = "en"
 MAIN_DOMAIN = "messages"
+#: Formatting conventions for an EU audience: Babel's bare "en" and "pt" are the US and Brazil.
+FORMAT_LOCALES = {"en": "en_GB", "pt": "pt_PT"}
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 
 
@@ -110,7 +112,7 @@ class Translator:
     @cached_property
     def locale(self) -> Locale:
         """Return the Babel locale for formatting."""
-        return Locale.parse(self.language)
+        return Locale.parse(FORMAT_LOCALES.get(self.language, self.language))
 
     def number(self, value: int | float | Decimal) -> str:
         """Format a number the local way (250,000 / 250.000 / 250 000)."""

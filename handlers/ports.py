@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import NewType, Protocol
+from typing import TYPE_CHECKING, NewType, Protocol
+
+if TYPE_CHECKING:
+    from handlers.messages import Reply
 
 PersonKey = NewType("PersonKey", str)
 PersonKey.__doc__ = "HMAC of a platform identity under RECLAIM_SECRET_KEY (hex); never the raw id."
@@ -111,10 +114,52 @@ class SubscriptionRepo(Protocol):
 class Store(PreferencesRepo, ReferralRepo, SubscriptionRepo, Protocol):
     """Everything the core needs from storage, plus its lifecycle."""
 
+    async def claim_update(self, platform: str, update_id: int) -> bool:
+        """Return True the first time an update id is seen (webhook replicas share this)."""
+        ...
+
     async def forget_person(self, person: PersonKey) -> int:
         """Erase everything reachable for a person (preferences, subscription)."""
         ...
 
     async def close(self) -> None:
         """Release connections."""
+        ...
+
+
+class SendError(Exception):
+    """A platform refused or failed a send; subclasses say what to do next."""
+
+
+class RateLimited(SendError):
+    """The platform asked us to wait (Telegram 429 retry_after, Matrix M_LIMIT_EXCEEDED)."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited for {retry_after:g} s")
+        self.retry_after = retry_after
+
+
+class RecipientGone(SendError):
+    """The person blocked the bot, deleted the account or left the room: end the subscription."""
+
+
+class TemporaryFailure(SendError):
+    """A network error or a 5xx: retry later with backoff."""
+
+
+class PermanentFailure(SendError):
+    """The platform rejected this message for good (e.g. 400): do not retry."""
+
+
+class Sender(Protocol):
+    """Delivers replies outside a conversation (broadcasts, progress messages) on one platform."""
+
+    platform: str
+
+    async def send(self, address: str, reply: Reply) -> str | None:
+        """Send a reply to a chat address; return the platform's message id if it has one."""
+        ...
+
+    async def edit(self, address: str, message_id: str, reply: Reply) -> None:
+        """Replace an earlier message's text in place (progress bars)."""
         ...

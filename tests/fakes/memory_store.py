@@ -18,6 +18,13 @@ class MemoryStore:
         self.clicks: Counter[tuple[str, str, dt.date]] = Counter()
         self.subscriptions: dict[PersonKey, Subscription] = {}
         self._next_id = 1
+        self.claimed: set[tuple[str, int]] = set()
+
+    async def claim_update(self, platform: str, update_id: int) -> bool:
+        if (platform, update_id) in self.claimed:
+            return False
+        self.claimed.add((platform, update_id))
+        return True
 
     async def get_language(self, person: PersonKey) -> tuple[str, bool] | None:
         return self.languages.get(person)

@@ -95,8 +95,10 @@ async def test_language_choice_is_remembered_and_beats_the_hint(core: Core, deps
 
 
 async def test_platform_hint_decides_each_time(core: Core) -> None:
-    replies = await core.handle(message(command="sign", args=("DE",), lang="pt-BR"))
+    replies = await core.handle(message(command="sign", args=("DE",), lang="de-AT"))
     assert "67.680" in texts(replies)
+    replies = await core.handle(message(command="sign", args=("DE",), lang="pt-BR"))
+    assert "67 680" in texts(replies).replace("\xa0", " ").replace("\u202f", " ")
     replies = await core.handle(message(command="sign", args=("DE",), lang="en-GB"))
     assert "67,680" in texts(replies)
 

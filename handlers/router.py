@@ -17,8 +17,8 @@ from handlers.context import Ctx, Deps
 from handlers.faq_match.langdetect import detect_language
 from handlers.i18n import negotiate, normalize_language
 from handlers.identity import looks_like_code
-from handlers.messages import ActionButton, Incoming, Reply
 from handlers.menus import main_menu
+from handlers.messages import ActionButton, Incoming, Reply
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from handlers.i18n import LANGUAGES, LOCALES_DIR, MAIN_DOMAIN
 
 ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
-TRANSLATOR_NOTE = "Machine-assisted translation"
+TRANSLATOR_NOTE = "not yet reviewed by a native speaker"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The web server: shared links, QR codes, figures, metrics and health checks."""

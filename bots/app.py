@@ -9,12 +9,14 @@ import signal
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+from bots.metrics import Metrics, instrument
 from handlers.campaign import Campaign, load_campaign
 from handlers.config import Settings
 from handlers.context import Clock, Deps, utc_now
 from handlers.faq_match.matcher import FaqMatcher
 from handlers.i18n import LOCALES_DIR, MAIN_DOMAIN, CatalogSource, I18n
 from handlers.identity import Keyring, resolve_secret
+from handlers.messages import Incoming, Reply
 from handlers.ports import Store
 from handlers.router import Core
 
@@ -64,22 +66,35 @@ async def build_deps(settings: Settings, *, store: Store | None = None, clock: C
     )
 
 
+class InstrumentedCore(Core):
+    """The core with every message counted and timed for /metrics."""
+
+    def __init__(self, deps: Deps, metrics: Metrics) -> None:
+        super().__init__(deps)
+        self.metrics = metrics
+        self._instrumented = instrument(super().handle, metrics)
+
+    async def handle(self, msg: Incoming) -> list[Reply]:
+        """Answer one message, recording updates, replies, errors and latency."""
+        return await self._instrumented(msg)
+
+
 @contextlib.asynccontextmanager
-async def core_session(settings: Settings) -> AsyncIterator[Core]:
-    """Yield a ready core and close its storage afterwards."""
+async def core_session(settings: Settings, metrics: Metrics | None = None) -> AsyncIterator[Core]:
+    """Yield a ready core (instrumented when metrics are given) and close storage afterwards."""
     deps = await build_deps(settings)
     try:
-        yield Core(deps)
+        yield Core(deps) if metrics is None else InstrumentedCore(deps, metrics)
     finally:
         await deps.store.close()
 
 
-def build_components(core: Core) -> list[Component]:
+def build_components(core: Core, metrics: Metrics | None = None) -> list[Component]:
     """Return what `serve` runs for the configured platforms."""
     from bots.web.server import WebServer
 
     settings = core.deps.settings
-    components: list[Component] = [WebServer(core)]
+    components: list[Component] = [WebServer(core, metrics)]
     if settings.telegram_enabled:
         from bots.telegram.adapter import TelegramBot
 
@@ -97,9 +112,10 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with core_session(settings) as core:
+    metrics = Metrics()
+    async with core_session(settings, metrics) as core:
         core.deps.i18n.preload()
-        components = build_components(core)
+        components = build_components(core, metrics)
         started: list[Component] = []
         try:
             for component in components:

@@ -1,0 +1,179 @@
+"""Tests for the free-text FAQ matcher and the language detector."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from handlers.faq_match import FaqMatch, FaqMatcher, detect_language
+from handlers.faq_match.langdetect import EU_LANGUAGES, LanguageDetector
+from handlers.faq_match.matcher import SMALL_TALK, load_examples
+from handlers.faq_match.text import fold
+
+FAQ_TOPICS = {
+    "what-is-eci", "initiative-demands", "what-is-bms", "why-ban", "where-used",
+    "accuracy-bias", "who-can-sign", "how-to-sign", "data-safety", "living-abroad",
+    "thresholds", "what-next", "ai-act", "who-is-behind", "how-to-help", "bot-privacy",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def matcher() -> FaqMatcher:
+    return FaqMatcher.load()
+
+
+def test_packaged_examples_cover_every_topic_and_small_talk(matcher: FaqMatcher) -> None:
+    assert matcher.topics() == FAQ_TOPICS | SMALL_TALK
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "topic"),
+    [
+        ("How many signatures does each country have to collect?", "en", "thresholds"),
+        ("Wo kann ich die Initiative unterzeichnen?", "de", "how-to-sign"),
+        ("Pourquoi faut-il interdire la reconnaissance faciale ?", "fr", "why-ban"),
+        ("¿Qué dice la ley de IA sobre el reconocimiento facial?", "es", "ai-act"),
+        # no diacritics at all
+        ("que datos personales pide el formulario de firma", "es", "data-safety"),
+        ("wer darf unterschreiben, muss man eu burger sein", "de", "who-can-sign"),
+        # typos
+        ("how acurate is facial recogniton", "en", "accuracy-bias"),
+        ("qui est derriere cette campagen", "fr", "who-is-behind"),
+    ],
+)
+def test_matches_expected_topic(matcher: FaqMatcher, text: str, lang: str, topic: str) -> None:
+    result = matcher.match(text, lang)
+    assert result.topic == topic
+    assert result.score >= 0.5
+
+
+def test_question_in_another_language_than_the_persons(matcher: FaqMatcher) -> None:
+    result = matcher.match("What personal data does the signature form ask for?", language="de")
+    assert result.topic == "data-safety"
+    assert result.language == "en"
+
+
+def test_language_of_best_examples_is_reported(matcher: FaqMatcher) -> None:
+    assert matcher.match("Wie kann ich der Kampagne helfen?").language == "de"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["best laptop for gaming", "Wie wird das Wetter morgen?", "play some music"],
+)
+def test_off_topic_gets_no_match(matcher: FaqMatcher, text: str) -> None:
+    result = matcher.match(text, "en")
+    assert result.topic is None
+    assert 0.0 <= result.score < 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [("hello", "_greeting"), ("bonjour", "_greeting"), ("Hallo!", "_greeting"),
+     ("thank you", "_thanks"), ("merci beaucoup", "_thanks"), ("danke", "_thanks")],
+)  # fmt: skip
+def test_small_talk_intents(matcher: FaqMatcher, text: str, topic: str) -> None:
+    assert matcher.match(text).topic == topic
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "?!?", "x" * 100_000, "\x00\x01\x02\xff" * 50, "\ud800\udfff", "🙂" * 30, "1"],
+)
+def test_garbage_is_safe(matcher: FaqMatcher, text: str) -> None:
+    result = matcher.match(text)
+    assert isinstance(result, FaqMatch)
+    assert result.topic is None
+    assert result.score == 0.0 or result.score < 0.5
+
+
+def test_non_string_input_is_safe(matcher: FaqMatcher) -> None:
+    assert matcher.match(None).topic is None  # type: ignore[arg-type]
+
+
+def test_long_input_is_capped_and_fast(matcher: FaqMatcher) -> None:
+    text = "How do I sign? " + "blah " * 20_000
+    assert matcher.match(text).topic == "how-to-sign"
+
+
+@pytest.mark.parametrize(
+    "text", ["Where can I sign the initiative?", "Was ist biometrische Überwachung?", "pizza"]
+)
+def test_suggestions_are_faq_topics_without_the_answer(matcher: FaqMatcher, text: str) -> None:
+    result = matcher.match(text)
+    assert 0.0 <= result.score <= 1.0
+    assert len(result.suggestions) <= 3
+    assert result.topic not in result.suggestions
+    assert set(result.suggestions) <= FAQ_TOPICS
+    assert len(set(result.suggestions)) == len(result.suggestions)
+
+
+def test_from_examples_and_load_agree_on_a_small_custom_set(tmp_path: Path) -> None:
+    examples = {
+        "en": [("how-to-sign", "where do I sign"), ("how-to-sign", "signing link"),
+               ("thresholds", "how many signatures are needed"),
+               ("thresholds", "signature threshold per country")],
+        "de": [("how-to-sign", "wo unterschreibe ich"),
+               ("thresholds", "wie viele unterschriften braucht man")],
+    }  # fmt: skip
+    for lang, items in examples.items():
+        lines = [json.dumps({"topic": t, "q": q}) for t, q in items] + ["not json", "{}"]
+        (tmp_path / f"{lang}.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    loaded = FaqMatcher.load(tmp_path)
+    built = FaqMatcher.from_examples(examples)
+    assert loaded.topics() == built.topics() == {"how-to-sign", "thresholds"}
+    # A four-question index gives little evidence, so the answer may stay below the
+    # threshold; the ranking (topic, else the first suggestion) must still be right.
+    result = built.match("link to sign")
+    assert (result.topic or result.suggestions[0]) == "how-to-sign"
+    assert FaqMatcher.load(tmp_path, languages=["de"]).languages() == {"de"}
+
+
+def test_empty_matcher_never_matches() -> None:
+    assert FaqMatcher.from_examples({}).match("how do I sign").topic is None
+
+
+def test_fold_strips_accents_and_greek_tonos() -> None:
+    assert fold("Bürger Ça ŁÓDŹ") == "burger ca lodz"
+    assert fold("Πρωτοβουλία") == "πρωτοβουλια"
+    assert fold("Йордан") == "иордан"
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Where can I sign the European citizens' initiative?", "en"),
+        ("Wer steckt eigentlich hinter dieser Kampagne?", "de"),
+        ("Est-ce que je peux encore signer l'initiative ?", "fr"),
+        ("¿Cuántas firmas hacen falta en cada país?", "es"),
+        ("Ποιος μπορεί να υπογράψει την πρωτοβουλία;", "el"),
+        ("Кой може да подпише инициативата?", "bg"),
+        ("Hány aláírás kell az európai polgári kezdeményezéshez?", "hu"),
+        ("Kto może podpisać tę inicjatywę obywatelską?", "pl"),
+    ],
+)
+def test_detect_language(text: str, lang: str) -> None:
+    detected, confidence = detect_language(text, EU_LANGUAGES)
+    assert detected == lang
+    assert 0.5 <= confidence <= 1.0
+
+
+@pytest.mark.parametrize("text", ["ok", "1", "", "??", "👍"])
+def test_detect_language_refuses_too_short_text(text: str) -> None:
+    assert detect_language(text, EU_LANGUAGES) == (None, 0.0)
+
+
+def test_detect_language_respects_candidates() -> None:
+    assert detect_language("Ποιος μπορεί να υπογράψει;", ["en", "de"])[0] is None
+    detected, _ = detect_language("Wo kann ich unterschreiben?", ["de", "en"])
+    assert detected == "de"
+
+
+def test_detector_uses_letter_cues_for_languages_without_profile() -> None:
+    examples = load_examples()
+    detector = LanguageDetector.from_examples({k: v for k, v in examples.items() if k != "pl"})
+    assert "pl" not in detector.languages()
+    text = "Kto może podpisać? Czy muszę mieć obywatelstwo, żeby złożyć podpis?"
+    assert detector.detect(text, EU_LANGUAGES)[0] == "pl"

@@ -53,24 +53,34 @@ def find_country(ctx: Ctx, text: str) -> str | None:
 
 
 async def country_rules(ctx: Ctx, code: str) -> list[Reply]:
-    """Show a country's age limit, data asked for, threshold and the link for the state."""
+    """Show a country's age limit, data asked for, threshold and the link for the state.
+
+    After the collection closed, the closing note comes first ("these were the rules"), then
+    the rules, then what people can do now.
+    """
     campaign, t = ctx.deps.campaign, ctx.t
     country = campaign.countries[code]
     name = esc(t.country_name(code))
     _ = t._
-    lines = [f"<b>{name}</b>", fmt(_("• Minimum age to sign: {age}"), age=country.min_age),
+    state = campaign.state(ctx.deps.clock())
+    parts = [f"<b>{name}</b>"]
+    if state is State.CLOSED:
+        parts.append(fmt(t.campaign(campaign.text("sign_closed")), closes=t.date(campaign.closes)))
+    rules = [fmt(_("• Minimum age to sign: {age}"), age=country.min_age),
              "• " + _("What the form asks for:") + " " + _data_text(ctx, country),
              fmt(_("• Signatures needed from {country}: {threshold}"), country=name,
                  threshold=t.number(country.threshold))]
     if country.note:
-        lines.append(t.campaign(country.note))
-    lines.append(t.campaign(campaign.text("abroad_hint")))
-    state = campaign.state(ctx.deps.clock())
+        rules.append(t.campaign(country.note))
+    if state is not State.CLOSED:
+        rules.append(t.campaign(campaign.text("abroad_hint")))
+    parts.append("\n".join(rules))
     text, button = await _state_part(ctx, state, code)
+    parts.append(text)
     buttons: tuple[tuple[Button, ...], ...] = (
         (button,), (ActionButton(_("🌍 Another country"), "sign"), *back_row(ctx))
     )
-    return [Reply("\n".join(lines) + "\n\n" + text, buttons)]
+    return [Reply("\n\n".join(parts), buttons)]
 
 
 def _data_text(ctx: Ctx, country: Country) -> str:
@@ -85,9 +95,7 @@ async def _state_part(ctx: Ctx, state: State, code: str) -> tuple[str, Button]:
         return status_text(ctx), LinkButton(t._("✍️ Sign now"), url)
     if state is State.BEFORE:
         return status_text(ctx), LinkButton(t._("Official page"), campaign.register_page(ctx.language))
-    text = fmt(t.campaign(campaign.text("sign_closed")), closes=t.date(campaign.closes))
-    text += "\n\n" + t.campaign(campaign.text("follow_up"))
-    return text, LinkButton(t._("Official page"), url)
+    return t.campaign(campaign.text("follow_up")), LinkButton(t._("Official page"), url)
 
 
 async def sign_link(ctx: Ctx, code: str, state: State) -> str:

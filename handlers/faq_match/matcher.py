@@ -111,7 +111,7 @@ class FaqMatcher:
 
     def topics(self) -> frozenset[str]:
         """All intents this matcher can return, small talk included."""
-        return frozenset(self._topic_names)
+        return frozenset(self._topic_names) - {OFF_TOPIC}
 
     def languages(self) -> frozenset[str]:
         """The languages that have examples in this matcher."""
@@ -140,7 +140,11 @@ class FaqMatcher:
         margin = scores[ranked[0]] - sum(scores) / len(scores)
         score = self._calibrate(margin)
         best = self._topic_names[ranked[0]]
-        topic = best if score >= self._params.threshold and best != OFF_TOPIC else None
+        if best == OFF_TOPIC:
+            # Confidently off-topic means no confidence in any FAQ answer.
+            topic, score = None, 1.0 - score
+        else:
+            topic = best if score >= self._params.threshold else None
         return FaqMatch(
             topic=topic,
             score=score,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
+from collections import OrderedDict
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, exists, func, select, update
@@ -38,6 +40,10 @@ class SqlStore:
         self._read: async_sessionmaker[AsyncSession] = session_factory(engine)
         self._write: async_sessionmaker[AsyncSession] = session_factory(writer(engine))
         self._postgres = engine.dialect.name == "postgresql"
+        # Every message reads the person's language, and a SQLite round trip costs about 1 ms
+        # of CPU. SQLite means one bot process, so a small in-process cache (invalidated on
+        # every write here) is safe; PostgreSQL replicas share choices, so they always read.
+        self._languages: LanguageCache | None = None if self._postgres else LanguageCache()
 
     @property
     def engine(self) -> AsyncEngine:
@@ -56,6 +62,17 @@ class SqlStore:
 
     async def get_language(self, person: PersonKey) -> tuple[str, bool] | None:
         """Return ``(language, chosen)`` or None."""
+        cache = self._languages
+        if cache is not None:
+            hit = cache.get(person)
+            if hit is not MISSING:
+                return hit
+        value = await self._load_language(person)
+        if cache is not None:
+            cache.put(person, value)
+        return value
+
+    async def _load_language(self, person: PersonKey) -> tuple[str, bool] | None:
         async with self._read() as session, session.begin():
             row = (
                 await session.execute(
@@ -78,6 +95,8 @@ class SqlStore:
         )
         async with self._write() as session, session.begin():
             await session.execute(stmt)
+        if self._languages is not None:
+            self._languages.drop(person)
 
     # -- referral counters -------------------------------------------------------------------
 
@@ -255,6 +274,8 @@ class SqlStore:
 
     async def forget_person(self, person: PersonKey) -> int:
         """Erase everything reachable for a person; return the number of rows removed."""
+        if self._languages is not None:
+            self._languages.drop(person)
         async with self._write() as session, session.begin():
             removed = await self._rowcount(
                 session, delete(models.Preference).where(models.Preference.person == person)
@@ -301,3 +322,34 @@ async def _sums(session: AsyncSession, key: Any, total: Any) -> dict[str, int]:
         label = name.isoformat() if isinstance(name, dt.date) else str(name)
         out[label] = int(value or 0)
     return out
+
+
+MISSING: Any = object()
+
+
+class LanguageCache:
+    """A bounded LRU of language lookups with a short expiry (SQLite, one process)."""
+
+    def __init__(self, size: int = 20_000, ttl: float = 300.0) -> None:
+        self._size = size
+        self._ttl = ttl
+        self._items: OrderedDict[PersonKey, tuple[float, tuple[str, bool] | None]] = OrderedDict()
+
+    def get(self, person: PersonKey) -> Any:
+        """Return the cached value (None included) or MISSING."""
+        item = self._items.get(person)
+        if item is None or item[0] < time.monotonic():
+            return MISSING
+        self._items.move_to_end(person)
+        return item[1]
+
+    def put(self, person: PersonKey, value: tuple[str, bool] | None) -> None:
+        """Remember a value, evicting the least recently used beyond the bound."""
+        self._items[person] = (time.monotonic() + self._ttl, value)
+        self._items.move_to_end(person)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def drop(self, person: PersonKey) -> None:
+        """Forget a person's entry (after a write)."""
+        self._items.pop(person, None)

@@ -32,7 +32,13 @@ TABLES = {
     "referral_arrivals",
     "sign_clicks",
     "subscriptions",
+    "broadcast_jobs",
+    "broadcast_recipients",
+    "broadcast_rate",
 }
+
+#: The newest migration; every upgrade must end there.
+HEAD = max(head_revisions())
 
 
 def _tables(conn: Connection) -> set[str]:
@@ -45,14 +51,14 @@ def _diff(conn: Connection) -> list[object]:
 
 
 async def test_head_is_sequential() -> None:
-    assert head_revisions() == {"001"}
+    assert head_revisions() == {HEAD} and len(head_revisions()) == 1
 
 
 async def test_upgrade_from_empty_and_rerun(db_url: str) -> None:
     assert await current_revision(db_url) is None
-    assert await upgrade(db_url) == "001"
-    assert await current_revision(db_url) == "001"
-    assert await upgrade(db_url) == "001"  # idempotent
+    assert await upgrade(db_url) == HEAD
+    assert await current_revision(db_url) == HEAD
+    assert await upgrade(db_url) == HEAD  # idempotent
     engine = create_engine_for(db_url)
     try:
         async with engine.connect() as conn:
@@ -81,7 +87,7 @@ async def test_concurrent_open_store_on_fresh_database(db_url: str) -> None:
     finally:
         for store in stores:
             await store.close()
-    assert await current_revision(db_url) == "001"
+    assert await current_revision(db_url) == HEAD
 
 
 async def test_concurrent_processes_migrate_once(db_url: str, tmp_path: Path) -> None:
@@ -104,7 +110,7 @@ async def test_concurrent_processes_migrate_once(db_url: str, tmp_path: Path) ->
     results = [await proc.communicate() for proc in procs]
     for proc, (_out, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err.decode()
-    assert await current_revision(db_url) == "001"
+    assert await current_revision(db_url) == HEAD
 
 
 async def test_open_without_migrate_refuses_old_schema(db_url: str) -> None:
@@ -135,7 +141,7 @@ async def test_alembic_command_inside_running_loop(db_url: str) -> None:
     config = migrate.alembic_config()
     config.set_main_option("sqlalchemy.url", db_url)
     command.upgrade(config, "head")
-    assert await current_revision(db_url) == "001"
+    assert await current_revision(db_url) == HEAD
 
 
 def test_alembic_command_line_from_any_cwd(tmp_path: Path) -> None:
@@ -147,13 +153,13 @@ def test_alembic_command_line_from_any_cwd(tmp_path: Path) -> None:
         cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert asyncio.run(current_revision(url)) == "001"
+    assert asyncio.run(current_revision(url)) == HEAD
 
 
 def test_upgrade_from_sync_code(tmp_path: Path) -> None:
     # What `reclaim-bot db upgrade` does: asyncio.run around the async API.
     url = f"sqlite+aiosqlite:///{tmp_path / 'sync.db'}"
-    assert asyncio.run(upgrade(url)) == "001"
+    assert asyncio.run(upgrade(url)) == HEAD
 
 
 async def test_bad_urls_are_refused() -> None:

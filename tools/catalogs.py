@@ -68,7 +68,7 @@ def extract(domain: Domain, output: Path) -> None:
     """Extract a domain's messages into a template."""
     output.parent.mkdir(parents=True, exist_ok=True)
     _pybabel("extract", "-F", str(domain.mapping), "--add-comments=TRANSLATORS:",
-             "--sort-output", "--no-location", "--project", "reclaim-bot",
+             "--sort-output", "--no-location", "--no-wrap", "--project", "reclaim-bot",
              "-o", str(output), *[str(s) for s in domain.sources])
 
 
@@ -82,7 +82,7 @@ def update(domain: Domain) -> None:
             _pybabel("init", "-i", str(domain.pot), "-d", str(domain.locales), "-D", domain.name,
                      "-l", language)
         _pybabel("update", "-i", str(domain.pot), "-d", str(domain.locales), "-D", domain.name,
-                 "-l", language, "--no-fuzzy-matching", "--ignore-obsolete")
+                 "-l", language, "--no-fuzzy-matching", "--ignore-obsolete", "--no-wrap")
 
 
 def compile_all(domain: Domain) -> None:

@@ -122,7 +122,9 @@ def rejection(outcomes: list[Outcome]) -> float | None:
     return round(sum(off) / len(off), 4) if off else None
 
 
-def langdetect_accuracy(items: list[Item], detector: LanguageDetector) -> tuple[float, Counter[str]]:
+def langdetect_accuracy(
+    items: list[Item], detector: LanguageDetector
+) -> tuple[float, Counter[str]]:
     """Share of items whose language is detected among all 24; also the misses per language."""
     misses: Counter[str] = Counter()
     for item in items:
@@ -193,7 +195,8 @@ def main() -> None:
         print(f"overall eval top-1: {sum(all_on) / len(all_on):.3f}")
     print(f"dev top-1: {dev_accuracy}")
     print(f"rejection accuracy (off-topic -> None): {rejection(outcomes)}")
-    print(f"language detection accuracy: {detect_acc}  misses: {dict(detect_misses.most_common(10))}")
+    misses = dict(detect_misses.most_common(10))
+    print(f"language detection accuracy: {detect_acc}  misses: {misses}")
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     print(f"latency per question: p50 {p50:.3f} ms, p99 {p99:.3f} ms (n={len(latencies)})")
     print(

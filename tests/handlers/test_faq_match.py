@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from handlers.faq_match import FaqMatch, FaqMatcher, detect_language
 from handlers.faq_match.langdetect import EU_LANGUAGES, LanguageDetector
 from handlers.faq_match.matcher import SMALL_TALK, load_examples
-from handlers.faq_match.text import fold
+from handlers.faq_match.text import fold, words
 
 FAQ_TOPICS = {
     "what-is-eci", "initiative-demands", "what-is-bms", "why-ban", "where-used",
@@ -41,6 +43,10 @@ def test_packaged_examples_cover_every_topic_and_small_talk(matcher: FaqMatcher)
         # typos
         ("how acurate is facial recogniton", "en", "accuracy-bias"),
         ("qui est derriere cette campagen", "fr", "who-is-behind"),
+        # Cyrillic and Greek, and Greek typed in Latin letters ("Greeklish")
+        ("Кой може да подпише инициативата?", "bg", "who-can-sign"),
+        ("Ποιος μπορεί να υπογράψει την πρωτοβουλία;", "el", "who-can-sign"),
+        ("ti einai i viometriki maziki parakolouthisi", "el", "what-is-bms"),
     ],
 )
 def test_matches_expected_topic(matcher: FaqMatcher, text: str, lang: str, topic: str) -> None:
@@ -139,6 +145,37 @@ def test_fold_strips_accents_and_greek_tonos() -> None:
     assert fold("Bürger Ça ŁÓDŹ") == "burger ca lodz"
     assert fold("Πρωτοβουλία") == "πρωτοβουλια"
     assert fold("Йордан") == "иордан"
+
+
+def test_words_spell_cyrillic_and_greek_in_latin_letters() -> None:
+    assert words("Кой може да подпише инициативата?") == [
+        "koi", "moze", "da", "podpise", "iniciativata",
+    ]  # fmt: skip
+    assert words("Βιομετρική επιτήρηση, l'ΑΙ Act") == ["biometriki", "epitirisi", "l", "ai", "act"]
+    assert words("Ħal-Għargħur ŻEBBUĠ") == ["hal", "gharghur", "zebbug"]
+
+
+def test_tuning_folds_hold_out_each_example_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "faq_tune", Path(__file__).resolve().parents[2] / "bench" / "faq_tune.py"
+    )
+    assert spec is not None and spec.loader is not None
+    faq_tune = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "faq_tune", faq_tune)  # dataclasses look their module up
+    spec.loader.exec_module(faq_tune)
+    examples = {
+        "en": [("a", f"en a{i}") for i in range(7)] + [("b", f"en b{i}") for i in range(3)],
+        "de": [("a", f"de a{i}") for i in range(7)],
+    }
+    held_out = []
+    for train, test in faq_tune.folds(examples, 5):
+        held_out += [q for _, _, q in test]
+        kept = {q for items in train.values() for _, q in items}
+        assert not kept & {q for _, _, q in test}
+        # the same paraphrase slot of a topic is held out in every language
+        en_slots = {q[3:] for lang, topic, q in test if lang == "en" and topic == "a"}
+        assert en_slots == {q[3:] for lang, _, q in test if lang == "de"}
+    assert sorted(held_out) == sorted(q for items in examples.values() for _, q in items)
 
 
 @pytest.mark.parametrize(

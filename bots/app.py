@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Protocol, cast
 
 from bots.metrics import Metrics, instrument
 from handlers.campaign import Campaign, load_campaign
@@ -17,7 +17,7 @@ from handlers.faq_match.matcher import FaqMatcher
 from handlers.i18n import LOCALES_DIR, MAIN_DOMAIN, CatalogSource, I18n
 from handlers.identity import Keyring, resolve_secret
 from handlers.messages import Incoming, Reply
-from handlers.ports import Store
+from handlers.ports import Sender, Store
 from handlers.router import Core
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ async def build_deps(settings: Settings, *, store: Store | None = None, clock: C
     """Build every shared service once."""
     campaign = load_campaign(settings.campaign_path)
     keyring = Keyring(resolve_secret(settings.secret_key, settings.data_dir))
-    return Deps(
+    deps = Deps(
         settings=settings,
         store=store if store is not None else await open_store_for(settings),
         keyring=keyring,
@@ -64,6 +64,14 @@ async def build_deps(settings: Settings, *, store: Store | None = None, clock: C
         matcher=matcher if matcher is not None else FaqMatcher.load(),
         clock=clock,
     )
+    engine = getattr(deps.store, "engine", None)
+    if engine is not None:
+        # Admins can compose broadcasts from any adapter, the console included.
+        from handlers.broadcast import attach_outbox
+        from storage.outbox import SqlOutbox
+
+        attach_outbox(deps, SqlOutbox(engine))
+    return deps
 
 
 class InstrumentedCore(Core):
@@ -94,15 +102,26 @@ def build_components(core: Core, metrics: Metrics | None = None) -> list[Compone
     from bots.web.server import WebServer
 
     settings = core.deps.settings
-    components: list[Component] = [WebServer(core, metrics)]
+    web = WebServer(core, metrics)
+    components: list[Component] = [web]
     if settings.telegram_enabled:
         from bots.telegram.adapter import TelegramBot
 
-        components.append(TelegramBot(core))
+        # The web server comes first: in webhook mode Telegram's route is added to it.
+        components.append(TelegramBot(core, web))
+    matrix: Component | None = None
     if settings.matrix_enabled:
         from bots.matrix.adapter import MatrixBot
 
-        components.append(MatrixBot(core))
+        matrix = MatrixBot(core)
+        components.append(matrix)
+    from bots.broadcast.worker import build_worker
+
+    # Last, so it starts after the adapters: the Matrix bot is its Matrix sender.
+    # cast: MatrixBot.platform is a Platform, the Sender protocol's attribute a plain str.
+    worker = build_worker(core.deps, matrix=cast("Sender | None", matrix), metrics=metrics)
+    if worker is not None:
+        components.append(worker)
     return components
 
 

@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply pending migrations")
     db_sub.add_parser("current", help="print the schema revision")
+    from bots.broadcast.cli import add_parser as add_broadcast_parser
+
+    add_broadcast_parser(sub)
     return parser
 
 
@@ -48,7 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from bots.logs import setup_logging
 
-    quiet = args.command in (None, "console", "faq", "stats", "db")
+    quiet = args.command in (None, "console", "faq", "stats", "db") or (
+        args.command == "broadcast" and args.broadcast_command != "run")
     setup_logging(settings.log_format, "WARNING" if quiet and settings.log_level == "INFO"
                   else settings.log_level)
     try:
@@ -77,6 +81,10 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         return await _stats(args, settings)
     if command == "faq":
         return await _faq(args, settings)
+    if command == "broadcast":
+        from bots.broadcast.cli import run as run_broadcast
+
+        return await run_broadcast(args, settings)
     return await _db(args, settings)
 
 

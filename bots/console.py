@@ -37,7 +37,7 @@ def to_incoming(line: str, user: str, language: str | None) -> Incoming:
         return replace(base, action=stripped[len("/press "):].strip())
     parsed = parse_command(stripped)
     if parsed is not None:
-        return replace(base, command=parsed[0], args=parsed[1])
+        return replace(base, command=parsed[0], args=parsed[1], text=line.rstrip("\r\n"))
     return replace(base, text=line.rstrip("\r\n"))
 
 

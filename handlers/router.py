@@ -12,7 +12,7 @@ import time
 import unicodedata
 from collections.abc import Awaitable, Callable
 
-from handlers import account, admin, faq, info, share, sign
+from handlers import account, admin, broadcast, faq, info, share, sign
 from handlers.context import Ctx, Deps
 from handlers.faq_match.langdetect import detect_language
 from handlers.i18n import negotiate, normalize_language
@@ -75,6 +75,8 @@ COMMANDS: dict[str, Handler] = {
     "forget": _forget_action,
     "privacy": _privacy,
     "stats": _no_arg(admin.stats),
+    "milestone": broadcast.milestone,
+    "broadcast": broadcast.broadcast,
 }
 
 ACTIONS: dict[str, Handler] = {
@@ -88,6 +90,7 @@ ACTIONS: dict[str, Handler] = {
     "unsub": _no_arg(account.unsubscribe),
     "forget": _forget_action,
     "help": _no_arg(info.help_),
+    broadcast.ACTION: broadcast.action,
 }
 
 

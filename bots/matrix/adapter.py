@@ -579,7 +579,7 @@ class MatrixBot:
             if item.is_group and not typed.addressed and typed.command is None:
                 return None
         if typed.command is not None:
-            return replace(base, command=typed.command, args=typed.args)
+            return replace(base, command=typed.command, args=typed.args, text=typed.text or None)
         return replace(base, text=typed.text)
 
     async def _send_reply(self, room_id: str, content: dict[str, Any]) -> str | None:

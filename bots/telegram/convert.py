@@ -78,7 +78,8 @@ def from_message(message: Message, me: BotIdentity) -> Routed:
     if text.startswith("/"):
         parsed = parse_command(text, ("/",), me.username)
         if parsed is not None:
-            return _incoming(message, command=parsed[0], args=parsed[1])
+            # The raw text travels along: a broadcast text keeps its line breaks.
+            return _incoming(message, text=text, command=parsed[0], args=parsed[1])
         if is_group or "@" in text.split(maxsplit=1)[0]:
             return None  # addressed to another bot, or not a command we could read
     if is_group:

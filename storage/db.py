@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,16 +99,33 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         # busy_timeout first, so that switching to WAL waits for another process's lock.
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA journal_mode")
-        row = cursor.fetchone()
-        # WAL is persistent in the file: only the very first connection has to switch.
-        if row is not None and str(row[0]).lower() not in ("wal", "memory"):
-            cursor.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
         # Erased rows (forget_person, unsubscribe) are overwritten, not left in free pages.
         cursor.execute("PRAGMA secure_delete = ON")
     finally:
         cursor.close()
+
+
+def _switch_to_wal(cursor: Any, attempts: int = 100) -> None:
+    """Put the file in WAL mode (persistent: only the very first connection switches).
+
+    Switching needs the file to itself, and SQLite does not apply busy_timeout to it: when
+    several connections open a fresh database at once, the losers see "database is locked".
+    They wait briefly and look again, usually finding that the winner already switched.
+    """
+    for attempt in range(attempts):
+        cursor.execute("PRAGMA journal_mode")
+        row = cursor.fetchone()
+        if row is None or str(row[0]).lower() in ("wal", "memory"):
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except Exception as exc:
+            if "locked" not in str(exc).lower() or attempt == attempts - 1:
+                raise
+            time.sleep(0.02)
 
 
 def _on_sqlite_begin(conn: Connection) -> None:

@@ -15,13 +15,14 @@ from collections.abc import Awaitable, Callable
 from handlers import account, admin, broadcast, faq, info, share, sign
 from handlers.context import Ctx, Deps
 from handlers.faq_match.langdetect import detect_language
-from handlers.i18n import negotiate, normalize_language
+from handlers.i18n import N_, negotiate, normalize_language
 from handlers.identity import looks_like_code
 from handlers.menus import main_menu
 from handlers.messages import ActionButton, Incoming, Reply
 
 log = logging.getLogger(__name__)
 
+APOLOGY = N_("Sorry, something went wrong on my side. Please try again in a moment.")
 MAX_TEXT = 2000  # longer texts get a friendly "please be brief"; nothing is stored either way
 Handler = Callable[[Ctx, str | None], Awaitable[list[Reply]]]
 _LINK_CODE_RE = re.compile(r"(?:/r/|[?&]start=)([A-Za-z0-9_-]{16})(?![A-Za-z0-9_-])")
@@ -109,12 +110,14 @@ class Core:
             ctx = await self._context(msg)
         except Exception:
             log.exception("could not prepare a %s message", msg.platform)
-            return [Reply("Sorry, something went wrong on my side. Please try again in a moment.")]
+            # The stored language is out of reach (that may be what failed): use the hint.
+            t = self.deps.i18n.translator(negotiate(None, msg.language_hint))
+            return [Reply(t._(APOLOGY))]
         try:
             replies = await self._dispatch(ctx)
         except Exception:
             log.exception("handler failed on a %s message", msg.platform)
-            return [Reply(ctx.t._("Sorry, something went wrong on my side. Please try again in a moment."))]
+            return [Reply(ctx.t._(APOLOGY))]
         finally:
             log.debug("handled a %s message in %.1f ms", msg.platform, (time.perf_counter() - started) * 1e3)
         if ctx.language_detected and replies:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -68,9 +68,6 @@ async def deps(settings: Settings, clock: Clock, matcher: FaqMatcher) -> AsyncIt
 def core(deps: Deps) -> Core:
     """Return the conversation core."""
     return Core(deps)
-
-
-Send = Callable[..., "object"]
 
 
 def message(text: str | None = None, *, user: str = "u1", platform: Platform = CONSOLE,

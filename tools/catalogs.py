@@ -11,7 +11,6 @@ A failing check prints one line per problem naming the domain, language and mess
 from __future__ import annotations
 
 import argparse
-import io
 import re
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from babel.messages.catalog import Catalog, Message
 from babel.messages.frontend import CommandLineInterface
-from babel.messages.pofile import read_po, write_po
+from babel.messages.pofile import read_po
 
 from handlers.campaign import load_campaign
 from handlers.config import DEFAULT_CAMPAIGN
@@ -30,7 +29,7 @@ from handlers.i18n import LANGUAGES, LOCALES_DIR, MAIN_DOMAIN
 
 ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
-TRANSLATOR_NOTE = "not yet reviewed by a native speaker"
+TRANSLATOR_NOTE = "not yet reviewed by a native speaker"  # part of po_json.REVIEW_NOTE
 
 
 @dataclass(frozen=True)
@@ -164,16 +163,6 @@ def _short(msgid: object) -> str:
     text = msgid[0] if isinstance(msgid, tuple) else str(msgid)
     text = text.replace("\n", " ")
     return repr(text[:60] + ("…" if len(text) > 60 else ""))
-
-
-def set_header_note(domain: Domain, language: str, note: str) -> None:
-    """Write the translators' review note into a catalog's header comment."""
-    path = domain.po(language)
-    catalog = _read(path, language)
-    catalog.header_comment = f"# {domain.name} catalog for {language}.\n# {note}"
-    buffer = io.BytesIO()
-    write_po(buffer, catalog, width=100, omit_header=False)
-    path.write_bytes(buffer.getvalue())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -201,3 +201,14 @@ async def test_language_detected_on_first_message_without_hint(core: Core, deps:
     assert "lang" in actions(replies)
     stored = await deps.store.get_language(deps.keyring.person_key("console", "m"))
     assert stored == ("de", False)
+
+
+async def test_storage_failure_before_handling_gets_a_translated_apology(core: Core, deps: Deps) -> None:
+    async def down(*_args: object, **_kw: object) -> None:
+        raise ConnectionError("database unreachable")
+
+    deps.store.get_language = down  # type: ignore[method-assign]
+    replies = await core.handle(message("hello", lang="de"))
+    english = await Core(deps).handle(message("hello", lang="en"))
+    assert replies and texts(replies) != texts(english)
+    assert "something went wrong" in texts(english)

@@ -90,19 +90,10 @@ def features(text: str) -> Counter[str]:
     """Count word-boundary char n-grams, light word stems and stem bigrams of ``text``."""
     tokens = words(text[:MAX_CHARS])
     n = NGRAM
-    # One list and one Counter: building the model extracts features of ~10k examples.
+    # One list and one Counter: building the model extracts features of ~17k examples.
     items = [p[i : i + n] for p in (f" {w} " for w in tokens) for i in range(len(p) - n + 1)]
     stems = [w[:STEM_LEN] for w in tokens]
     items += [STEM + stem for stem, w in zip(stems, tokens, strict=True) if len(w) >= 3]
     # Stem pairs catch phrases whose words are common alone: "how many", "ai act", "wer darf".
     items += [f"{BIGRAM}{a} {b}" for a, b in pairwise(stems)]
     return Counter(items)
-
-
-def kind_weight(feature: str, gram: float, stem: float, bigram: float) -> float:
-    """The weight of a feature's kind: char n-gram, word stem or stem bigram."""
-    if feature[0] == STEM:
-        return stem
-    if feature[0] == BIGRAM:
-        return bigram
-    return gram

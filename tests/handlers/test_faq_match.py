@@ -178,6 +178,24 @@ def test_tuning_folds_hold_out_each_example_once(monkeypatch: pytest.MonkeyPatch
     assert sorted(held_out) == sorted(q for items in examples.values() for _, q in items)
 
 
+def _normalised(question: str) -> str:
+    return " ".join(fold(question).replace("?", " ").replace("!", " ").replace(".", " ").split())
+
+
+def test_benchmark_questions_are_not_training_examples() -> None:
+    """bench/faq_bench.py must measure questions the matcher has never seen."""
+    eval_dir = Path(__file__).resolve().parents[2] / "bench" / "data" / "faq_eval"
+    examples = load_examples()
+    leaked = []
+    for path in sorted(eval_dir.glob("*.jsonl")):
+        trained = {_normalised(q) for _, q in examples.get(path.stem, [])}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            question = json.loads(line)["q"]
+            if _normalised(question) in trained:
+                leaked.append(f"{path.stem}: {question}")
+    assert not leaked, leaked
+
+
 @pytest.mark.parametrize(
     ("text", "lang"),
     [

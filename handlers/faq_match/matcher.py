@@ -17,11 +17,13 @@ top of naive Bayes and NB+SVM or NB+kNN ensembles gained at most 2 points in cro
 (about 1 on the held-out set), and none can be trained in pure Python within the start-up
 budget. Weighting the person's language (per-language models backed off to the pooled one)
 lost accuracy, as did 3-/5-grams, stem pairs across gaps, first-word markers, folding doubled
-letters, and per-language or entropy-based term weights; so the language hint only breaks
-ties when reporting which language matched. Most remaining errors are between neighbouring
+letters, per-language or entropy-based term weights, complement naive Bayes, binary features
+and extra 4-/7-letter stems or whole words; so the language hint only breaks ties when
+reporting which language matched. Most remaining errors are between neighbouring
 topics (who-can-sign vs living-abroad, what-next vs what-is-eci): more examples, not another
 classifier, are what moves them.
-Pure Python: 24 languages load in about half a second; a question takes about 0.4 ms.
+Pure Python: ~18,000 examples in 24 languages load in about 0.8 s (build time grows with the
+examples, ~45 µs each); a question takes about 0.4 ms.
 """
 
 from __future__ import annotations

@@ -16,8 +16,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from handlers.faq_match.matcher import load_examples
+from handlers.faq_match.tables import read_tables
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,10 @@ def detect_language(text: str, candidates: Iterable[str]) -> tuple[str | None, f
 
 @lru_cache(maxsize=1)
 def _default_detector() -> LanguageDetector:
-    """The detector built from the packaged example files, built once on first use."""
+    """The detector for the packaged example files, made once on first use."""
+    packaged = read_tables()
+    if packaged is not None:
+        return LanguageDetector.from_tables(packaged["detector"])
     return LanguageDetector.from_examples(load_examples())
 
 
@@ -82,13 +87,17 @@ class LanguageDetector:
 
     def __init__(self, texts: Mapping[str, Iterable[str]]) -> None:
         """Build profiles from sample texts per language code."""
-        self._counts: dict[str, Counter[str]] = {}
+        profiles: dict[str, Counter[str]] = {}
         for lang, samples in texts.items():
             counts: Counter[str] = Counter()
             for sample in samples:
                 counts.update(_grams(_normalise(sample)))
             if counts:
-                self._counts[lang] = counts
+                profiles[lang] = counts
+        self._set_profiles(profiles)
+
+    def _set_profiles(self, profiles: dict[str, Counter[str]]) -> None:
+        self._counts = profiles
         pooled: Counter[str] = Counter()
         for counts in self._counts.values():
             pooled.update(counts)
@@ -100,6 +109,19 @@ class LanguageDetector:
     def from_examples(cls, examples: Mapping[str, Sequence[tuple[str, str]]]) -> LanguageDetector:
         """Build from FAQ examples (language -> [(topic, question)])."""
         return cls({lang: [q for _, q in items] for lang, items in examples.items()})
+
+    def tables(self) -> dict[str, Any]:
+        """The n-gram profiles as JSON-ready data: language -> [grams, counts]."""
+        return {lang: [list(c), list(c.values())] for lang, c in self._counts.items()}
+
+    @classmethod
+    def from_tables(cls, tables: Mapping[str, Any]) -> LanguageDetector:
+        """Restore a detector from :meth:`tables` output."""
+        detector = cls.__new__(cls)
+        detector._set_profiles(
+            {lang: Counter(dict(zip(g, n, strict=True))) for lang, (g, n) in tables.items()}
+        )
+        return detector
 
     def languages(self) -> frozenset[str]:
         """Languages with an n-gram profile (others can still be found by their letters)."""

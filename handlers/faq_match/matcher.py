@@ -22,8 +22,9 @@ and extra 4-/7-letter stems or whole words; so the language hint only breaks tie
 reporting which language matched. Most remaining errors are between neighbouring
 topics (who-can-sign vs living-abroad, what-next vs what-is-eci): more examples, not another
 classifier, are what moves them.
-Pure Python: ~18,000 examples in 24 languages load in about 0.8 s (build time grows with the
-examples, ~45 µs each); a question takes about 0.4 ms.
+Pure Python: indexing ~20,000 examples takes about a second (~50 µs each), so the packaged
+examples come with prebuilt tables (handlers/faq_match/tables.py) that load in about 0.4 s;
+a question takes about 0.4 ms.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
+from typing import Any
 
+from handlers.faq_match.tables import read_tables
 from handlers.faq_match.text import BIGRAM, MAX_CHARS, STEM, features
 
 log = logging.getLogger(__name__)
@@ -121,13 +124,52 @@ class FaqMatcher:
     def load(
         cls, examples_dir: Path | None = None, languages: Iterable[str] | None = None
     ) -> FaqMatcher:
-        """Build a matcher from ``<lang>.jsonl`` example files (default: the packaged ones)."""
+        """A matcher for ``<lang>.jsonl`` example files (default: the packaged ones).
+
+        The packaged examples come with prebuilt tables (see :mod:`handlers.faq_match.tables`),
+        used when they are current; other examples are indexed here.
+        """
+        if examples_dir is None and languages is None:
+            packaged = read_tables()
+            if packaged is not None:
+                return cls.from_tables(packaged["matcher"])
         return cls.from_examples(load_examples(examples_dir, languages))
 
     @classmethod
     def from_examples(cls, examples: Mapping[str, Sequence[tuple[str, str]]]) -> FaqMatcher:
         """Build a matcher from in-memory examples: language -> [(topic, question)]."""
         return cls(examples)
+
+    def tables(self) -> dict[str, Any]:
+        """The derived tables as JSON-ready data (features numbered once, in ``vocab``)."""
+        vocab = list(self._weights)
+        index = {term: i for i, term in enumerate(vocab)}
+        return {
+            "topics": self._topic_names,
+            "languages": self._languages,
+            "vocab": vocab,
+            "weights": [self._weights[term] for term in vocab],
+            "masses": [[[index[t] for t in mass], list(mass.values())] for mass in self._masses],
+            "log_norm": self._log_norm,
+            "lang_terms": [sorted(index[t] for t in terms) for terms in self._lang_terms],
+        }
+
+    @classmethod
+    def from_tables(cls, tables: Mapping[str, Any]) -> FaqMatcher:
+        """Restore a matcher (default parameters) from :meth:`tables` output."""
+        matcher = cls.__new__(cls)
+        matcher._params = MatchParams()
+        matcher._topic_names = list(tables["topics"])
+        matcher._languages = list(tables["languages"])
+        vocab: list[str] = tables["vocab"]
+        term = vocab.__getitem__
+        matcher._weights = dict(zip(vocab, tables["weights"], strict=True))
+        matcher._masses = [
+            dict(zip(map(term, terms), values, strict=True)) for terms, values in tables["masses"]
+        ]
+        matcher._log_norm = list(tables["log_norm"])
+        matcher._lang_terms = [frozenset(map(term, terms)) for terms in tables["lang_terms"]]
+        return matcher
 
     def topics(self) -> frozenset[str]:
         """All intents this matcher can return, small talk included."""

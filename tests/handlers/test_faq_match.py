@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.faq_match import FaqMatch, FaqMatcher, detect_language
+from handlers.faq_match import FaqMatch, FaqMatcher, detect_language, tables
 from handlers.faq_match.langdetect import EU_LANGUAGES, LanguageDetector
 from handlers.faq_match.matcher import SMALL_TALK, load_examples
 from handlers.faq_match.text import fold, words
@@ -176,6 +176,33 @@ def test_tuning_folds_hold_out_each_example_once(monkeypatch: pytest.MonkeyPatch
         en_slots = {q[3:] for lang, topic, q in test if lang == "en" and topic == "a"}
         assert en_slots == {q[3:] for lang, _, q in test if lang == "de"}
     assert sorted(held_out) == sorted(q for items in examples.values() for _, q in items)
+
+
+def test_packaged_tables_are_current() -> None:
+    assert tables.read_tables() is not None, "run `python -m tools.faq_tables build`"
+
+
+def test_packaged_tables_equal_a_fresh_build(matcher: FaqMatcher) -> None:
+    built = FaqMatcher.from_examples(load_examples())
+    assert matcher.tables() == built.tables()
+    packaged = tables.read_tables()
+    assert packaged is not None
+    detector = LanguageDetector.from_tables(packaged["detector"])
+    assert detector.tables() == LanguageDetector.from_examples(load_examples()).tables()
+    assert detector.detect("Wer darf die Initiative unterschreiben?", EU_LANGUAGES)[0] == "de"
+
+
+def test_stale_tables_are_not_used(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(tables, "fingerprint", lambda *_: "examples changed since the build")
+    with caplog.at_level("WARNING", logger="handlers.faq_match.tables"):
+        fresh = FaqMatcher.load()
+    assert "stale" in caplog.text
+    assert fresh.match("Wer darf unterschreiben?", "de").topic == "who-can-sign"
+    (tmp_path / "broken.json.gz").write_bytes(b"not gzip")
+    assert tables.read_tables(tmp_path / "broken.json.gz") is None
+    assert tables.read_tables(tmp_path / "missing.json.gz") is None
 
 
 def _normalised(question: str) -> str:

@@ -119,7 +119,8 @@ async def test_rate_and_per_chat_limits_hold(bc_deps: Deps, outbox: SqlOutbox,
         await wait_for_job(outbox, job.id)
     times = send_times(fake)
     assert max_per_window(times) <= 25
-    assert len(times) / (max(times) - min(times)) >= 0.9 * 25
+    # Not much slower than the limit either (0.8: a busy 2-core CI machine measured 0.88).
+    assert len(times) / (max(times) - min(times)) >= 0.8 * 25
     assert set(_per_chat(fake).values()) == {1}
     assert "allow_paid_broadcast" not in fake.sent_messages()[0]  # 25/s is free
 

@@ -87,7 +87,7 @@ async def test_hostile_and_huge_messages(make_bot: BotFactory, make_user: UserFa
         assert reply.body and "<script" not in content(reply).get("formatted_body", "")
 
     # 40 kB: encrypted (base64) it is close to the 64 kB event cap; 100 kB is a unit test.
-    huge = await answer(alice, room, "biometric " * 4_000, bot.user_id)
+    huge = await answer(alice, room, "tell me about biometric surveillance " * 1_100, bot.user_id)
     assert "long message" in huge.body
 
     assert ABOUT in (await answer(alice, room, "!about", bot.user_id)).body

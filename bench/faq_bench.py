@@ -179,7 +179,7 @@ def main() -> None:
 
     startup = startup_seconds()
     build = startup_seconds(_BUILD_SNIPPET)
-    tables_current = read_tables() is not None
+    tables_current = read_tables("matcher") is not None
     examples = load_examples()
     matcher = FaqMatcher.from_examples(examples)
     items = [i for p in sorted(args.eval_dir.glob("*.jsonl")) for i in read_items(p)]

@@ -76,9 +76,9 @@ def detect_language(text: str, candidates: Iterable[str]) -> tuple[str | None, f
 @lru_cache(maxsize=1)
 def _default_detector() -> LanguageDetector:
     """The detector for the packaged example files, made once on first use."""
-    packaged = read_tables()
+    packaged = read_tables("detector")
     if packaged is not None:
-        return LanguageDetector.from_tables(packaged["detector"])
+        return LanguageDetector.from_tables(packaged)
     return LanguageDetector.from_examples(load_examples())
 
 

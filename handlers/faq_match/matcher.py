@@ -130,9 +130,9 @@ class FaqMatcher:
         used when they are current; other examples are indexed here.
         """
         if examples_dir is None and languages is None:
-            packaged = read_tables()
+            packaged = read_tables("matcher")
             if packaged is not None:
-                return cls.from_tables(packaged["matcher"])
+                return cls.from_tables(packaged)
         return cls.from_examples(load_examples(examples_dir, languages))
 
     @classmethod

@@ -1,8 +1,8 @@
 """Prebuilt matcher and detector tables, packaged so start-up does not re-derive them.
 
 Deriving the naive-Bayes tables from ~20,000 example questions takes about a second of pure
-Python, and the language detector's profiles nearly as long again; reading both back from
-the packaged file takes about a third of that. The file records a fingerprint of the example
+Python, and the language detector's profiles nearly as long again; reading them back from
+the packaged files takes about a third of that. Each file records a fingerprint of the example
 files and of the code that derives the tables, so a stale file is never used: the bot logs a
 warning and builds from the examples instead, and a test fails until the file is rebuilt with
 ``python -m tools.faq_tables build``.
@@ -20,11 +20,16 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
-TABLES_FILE = HERE / "tables.json.gz"
 EXAMPLES_DIR = HERE / "examples"
-#: Bump when the layout of the file changes.
-FORMAT = 1
-#: The code that turns examples into tables: a change to any of it makes the file stale.
+#: One file per consumer, so the matcher (at start-up) and the language detector (on first
+#: use) each read and parse only their own tables.
+TABLE_FILES = {
+    "matcher": HERE / "matcher_tables.json.gz",
+    "detector": HERE / "detector_tables.json.gz",
+}
+#: Bump when the layout of the files changes.
+FORMAT = 2
+#: The code that turns examples into tables: a change to any of it makes the files stale.
 SOURCES = ("text.py", "matcher.py", "langdetect.py")
 
 
@@ -37,43 +42,45 @@ def fingerprint(examples_dir: Path = EXAMPLES_DIR) -> str:
     return digest.hexdigest()
 
 
-def read_tables(path: Path = TABLES_FILE) -> dict[str, Any] | None:
-    """The packaged tables if they are current, else None (the caller builds from examples)."""
+def read_tables(part: str, path: Path | None = None) -> dict[str, Any] | None:
+    """The packaged ``part`` tables ("matcher" or "detector") if current, else None."""
+    path = path or TABLE_FILES[part]
     try:
         with gzip.open(path, "rt", encoding="utf-8") as handle:
             data = json.load(handle)
         current = fingerprint()
     except FileNotFoundError:
-        log.info("No packaged FAQ tables at %s; building them from the examples", path)
+        log.info("No packaged FAQ %s tables at %s; building them from the examples", part, path)
         return None
     except (OSError, ValueError):
-        log.warning("Unreadable FAQ tables at %s; building them from the examples", path)
+        log.warning("Unreadable FAQ %s tables at %s; building them from the examples", part, path)
         return None
     if not isinstance(data, dict) or data.get("fingerprint") != current:
         log.warning(
-            "Packaged FAQ tables are stale (examples or code changed); building them from the "
-            "examples. Run `python -m tools.faq_tables build` to refresh them."
+            "Packaged FAQ %s tables are stale (examples or code changed); building them from "
+            "the examples. Run `python -m tools.faq_tables build` to refresh them.",
+            part,
         )
         return None
-    return data
+    tables = data.get("tables")
+    return tables if isinstance(tables, dict) else None
 
 
-def build_tables() -> dict[str, Any]:
-    """Derive the matcher's and the detector's tables from the packaged examples."""
+def write_tables() -> list[Path]:
+    """Derive both tables from the packaged examples and write them, gzipped JSON."""
     # Imported here: the matcher and the detector import this module to read the tables.
     from handlers.faq_match.langdetect import LanguageDetector
     from handlers.faq_match.matcher import FaqMatcher, load_examples
 
     examples = load_examples(EXAMPLES_DIR)
-    return {
-        "fingerprint": fingerprint(),
+    built = {
         "matcher": FaqMatcher.from_examples(examples).tables(),
         "detector": LanguageDetector.from_examples(examples).tables(),
     }
-
-
-def write_tables(path: Path = TABLES_FILE) -> None:
-    """Build the tables and write them, gzipped JSON, to ``path``."""
-    text = json.dumps(build_tables(), ensure_ascii=False, separators=(",", ":"))
-    # mtime=0 keeps the file byte-identical when nothing changed.
-    path.write_bytes(gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0))
+    stamp = fingerprint()
+    for part, tables in built.items():
+        text = json.dumps({"fingerprint": stamp, "tables": tables}, ensure_ascii=False,
+                          separators=(",", ":"))
+        # mtime=0 keeps a file byte-identical when nothing changed.
+        TABLE_FILES[part].write_bytes(gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0))
+    return list(TABLE_FILES.values())

@@ -178,17 +178,18 @@ def test_tuning_folds_hold_out_each_example_once(monkeypatch: pytest.MonkeyPatch
     assert sorted(held_out) == sorted(q for items in examples.values() for _, q in items)
 
 
-def test_packaged_tables_are_current() -> None:
-    assert tables.read_tables() is not None, "run `python -m tools.faq_tables build`"
+@pytest.mark.parametrize("part", sorted(tables.TABLE_FILES))
+def test_packaged_tables_are_current(part: str) -> None:
+    assert tables.read_tables(part) is not None, "run `python -m tools.faq_tables build`"
 
 
 def test_packaged_tables_equal_a_fresh_build(matcher: FaqMatcher) -> None:
-    built = FaqMatcher.from_examples(load_examples())
-    assert matcher.tables() == built.tables()
-    packaged = tables.read_tables()
+    examples = load_examples()
+    assert matcher.tables() == FaqMatcher.from_examples(examples).tables()
+    packaged = tables.read_tables("detector")
     assert packaged is not None
-    detector = LanguageDetector.from_tables(packaged["detector"])
-    assert detector.tables() == LanguageDetector.from_examples(load_examples()).tables()
+    detector = LanguageDetector.from_tables(packaged)
+    assert detector.tables() == LanguageDetector.from_examples(examples).tables()
     assert detector.detect("Wer darf die Initiative unterschreiben?", EU_LANGUAGES)[0] == "de"
 
 
@@ -201,8 +202,8 @@ def test_stale_tables_are_not_used(
     assert "stale" in caplog.text
     assert fresh.match("Wer darf unterschreiben?", "de").topic == "who-can-sign"
     (tmp_path / "broken.json.gz").write_bytes(b"not gzip")
-    assert tables.read_tables(tmp_path / "broken.json.gz") is None
-    assert tables.read_tables(tmp_path / "missing.json.gz") is None
+    assert tables.read_tables("matcher", tmp_path / "broken.json.gz") is None
+    assert tables.read_tables("detector", tmp_path / "missing.json.gz") is None
 
 
 def _normalised(question: str) -> str:

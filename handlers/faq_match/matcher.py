@@ -12,18 +12,19 @@ margin even when its words are weak), squashed to [0, 1].
 Chosen by measurement: bench/faq_tune.py cross-validates on the example files (folds hold out
 the same paraphrase slot in every language) plus the shared dev set; bench/faq_bench.py only
 measures on held-out questions. Nearest-neighbour cosine and per-topic centroids scored well
-below this classifier. Linear SVMs, logistic regression, a passive-aggressive correction on
-top of naive Bayes and NB+SVM or NB+kNN ensembles gained at most 2 points in cross-validation
-(about 1 on the held-out set), and none can be trained in pure Python within the start-up
-budget. Weighting the person's language (per-language models backed off to the pooled one)
-lost accuracy, as did 3-/5-grams, stem pairs across gaps, first-word markers, folding doubled
-letters, per-language or entropy-based term weights, complement naive Bayes, binary features
-and extra 4-/7-letter stems or whole words; so the language hint only breaks ties when
-reporting which language matched. Most remaining errors are between neighbouring
-topics (who-can-sign vs living-abroad, what-next vs what-is-eci): more examples, not another
-classifier, are what moves them.
-Pure Python: indexing ~20,000 examples takes about a second (~50 µs each), so the packaged
-examples come with prebuilt tables (handlers/faq_match/tables.py) that load in about 0.4 s;
+below this classifier. Linear SVMs, logistic regression, a passive-aggressive correction on top
+of naive Bayes and NB+SVM or NB+kNN ensembles gained at most 2 points in cross-validation (about
+1 on the held-out set), and none can be trained in pure Python within the start-up budget; an
+averaged-perceptron correction trained at build time on leave-one-out naive Bayes scores
+(feasible once tables were packaged) gained nothing in cross-validation either. Weighting the
+person's language (per-language models backed off to the pooled one) lost accuracy, as did
+3-/5-grams, stem pairs across gaps, first-word markers, folding doubled letters, per-language or
+entropy-based term weights, complement naive Bayes, binary features and extra 4-/7-letter stems
+or whole words; so the language hint only breaks ties when reporting which language matched.
+Most remaining errors are between neighbouring topics (who-can-sign vs living-abroad, what-next
+vs what-is-eci): more examples, not another classifier, are what moves them.
+Pure Python: indexing ~21,000 examples takes 1-2 s (~50-90 µs each), so the packaged
+examples come with prebuilt tables (handlers/faq_match/tables.py) that load in about 0.5 s;
 a question takes about 0.4 ms.
 """
 

@@ -243,8 +243,10 @@ async def test_two_processes_share_one_job_and_one_rate(env: dict[str, str], bac
     assert len(per_chat) == 300 and set(per_chat.values()) == {1}
     # The limiter's promise, exactly: slots granted by both processes together.
     assert max_per_window([t for s in stats for t in s["grants"]]) <= 60
-    # What the platform saw: the margin absorbs network jitter (a loaded CI box may add 1).
-    assert max_per_window(send_times(fake)) <= 61
+    # What the platform saw: two processes' requests reach it a few tens of ms after their
+    # grants, unevenly on a loaded 2-core CI box, so a window can catch a few extra (CI once
+    # measured 63); a 10% margin absorbs that while a broken shared limit (~120) still fails.
+    assert max_per_window(send_times(fake)) <= 66
     assert time.monotonic() - started < 30
     final = await outbox.status(job.id)
     assert final is not None and final.state == DONE and final.sent == 300

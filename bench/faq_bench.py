@@ -1,12 +1,15 @@
 """Benchmark the free-text FAQ matcher and the language detector on held-out questions.
 
-Reads every ``bench/data/faq_eval/<lang>.jsonl`` (``{"lang", "topic", "q"}``; ``topic`` null
-means an off-topic question that must get no match) and the shared dev set, then prints
-per-language top-1 accuracy (a None answer is a miss), rejection accuracy on the off-topic
-items, language-detection accuracy, latency percentiles and start-up time. The last line is
-one JSON object with the headline figures.
+Reads every ``<lang>.jsonl`` (``{"lang", "topic", "q"}``; ``topic`` null means an off-topic
+question that must get no match) of the two held-out sets, ``bench/data/faq_eval`` (set A,
+written with the matcher's first examples) and ``bench/data/faq_eval_b`` (set B, written later
+by separate writers who saw neither the examples nor set A), and the shared dev set, then prints
+per-language top-1 accuracy over both sets and per set (a None answer is a miss), rejection
+accuracy on the off-topic items, language-detection accuracy, latency percentiles and start-up
+time. The last line is one JSON object with the headline figures ("accuracy" is over both sets;
+"accuracy_by_set" has each set's).
 
-    python bench/faq_bench.py [--verbose] [--eval-dir DIR] [--dev FILE]
+    python bench/faq_bench.py [--verbose] [--eval-dir DIR ...] [--dev FILE]
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from handlers.faq_match.langdetect import EU_LANGUAGES, LanguageDetector  # noqa
 from handlers.faq_match.matcher import FaqMatch, FaqMatcher, load_examples  # noqa: E402
 from handlers.faq_match.tables import read_tables  # noqa: E402
 
-EVAL_DIR = ROOT / "bench" / "data" / "faq_eval"
+EVAL_DIRS = (ROOT / "bench" / "data" / "faq_eval", ROOT / "bench" / "data" / "faq_eval_b")
 DEV_FILE = Path("/work/shared/data/faq_dev.jsonl")
 STARTUP_RUNS = 3
 LATENCY_ROUNDS = 3
@@ -56,6 +59,7 @@ class Item:
     lang: str
     topic: str | None
     q: str
+    source: str = ""  # the held-out set (folder name) the item comes from
 
 
 @dataclass(frozen=True)
@@ -71,13 +75,13 @@ class Outcome:
         return self.match.topic == self.item.topic
 
 
-def read_items(path: Path) -> list[Item]:
+def read_items(path: Path, source: str = "") -> list[Item]:
     """Parse one ``{"lang", "topic", "q"}`` JSONL file."""
     items = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
-            items.append(Item(lang=row["lang"], topic=row.get("topic"), q=row["q"]))
+            items.append(Item(lang=row["lang"], topic=row.get("topic"), q=row["q"], source=source))
     return items
 
 
@@ -173,7 +177,8 @@ def main() -> None:
     """Run the benchmark and print the report; the last line is the JSON summary."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--verbose", action="store_true", help="list every miss")
-    parser.add_argument("--eval-dir", type=Path, default=EVAL_DIR)
+    parser.add_argument("--eval-dir", type=Path, action="append", dest="eval_dirs",
+                        help="a held-out set's folder (repeatable; default: sets A and B)")
     parser.add_argument("--dev", type=Path, default=DEV_FILE)
     args = parser.parse_args()
 
@@ -182,7 +187,13 @@ def main() -> None:
     tables_current = read_tables("matcher") is not None
     examples = load_examples()
     matcher = FaqMatcher.from_examples(examples)
-    items = [i for p in sorted(args.eval_dir.glob("*.jsonl")) for i in read_items(p)]
+    eval_dirs: list[Path] = args.eval_dirs or list(EVAL_DIRS)
+    items = [
+        item
+        for folder in eval_dirs
+        for path in sorted(folder.glob("*.jsonl"))
+        for item in read_items(path, folder.name)
+    ]
     dev_items = read_items(args.dev) if args.dev.exists() else []
 
     outcomes, latencies, cpu = run_matcher(matcher, items)
@@ -190,16 +201,22 @@ def main() -> None:
     latencies += dev_latencies
     cpu += dev_cpu
     accuracy = accuracy_by_language(outcomes)
+    by_set = {
+        folder.name: accuracy_by_language([o for o in outcomes if o.item.source == folder.name])
+        for folder in eval_dirs
+    }
     dev_hits = [o.correct for o in dev_outcomes if o.item.topic is not None]
     dev_accuracy = round(sum(dev_hits) / len(dev_hits), 4) if dev_hits else None
     detect_acc, detect_misses = langdetect_accuracy(items, LanguageDetector.from_examples(examples))
 
     print(f"languages with examples: {' '.join(sorted(matcher.languages()))}")
     print_report(outcomes, dev_outcomes, args.verbose)
-    print("top-1 accuracy per language (eval):")
+    names = list(by_set)
+    print(f"top-1 accuracy per language (all held-out sets; then {', '.join(names)}):")
     for lang, acc in accuracy.items():
         flag = "" if acc >= 0.9 else "  < 0.90"
-        print(f"  {lang}: {acc:.3f}{flag}")
+        parts = " ".join(f"{by_set[n].get(lang, float('nan')):.3f}" for n in names)
+        print(f"  {lang}: {acc:.3f}{flag}   ({parts})")
     all_on = [o.correct for o in outcomes if o.item.topic is not None]
     if all_on:
         print(f"overall eval top-1: {sum(all_on) / len(all_on):.3f}")
@@ -218,6 +235,7 @@ def main() -> None:
     print(f"building the tables from {sum(map(len, examples.values()))} examples: {build:.3f} s")
     summary = {
         "accuracy": accuracy,
+        "accuracy_by_set": by_set,
         "p50_ms": round(p50, 3),
         "p99_ms": round(p99, 3),
         "startup_s": round(startup, 3),

@@ -212,10 +212,12 @@ def _normalised(question: str) -> str:
 
 def test_benchmark_questions_are_not_training_examples() -> None:
     """bench/faq_bench.py must measure questions the matcher has never seen."""
-    eval_dir = Path(__file__).resolve().parents[2] / "bench" / "data" / "faq_eval"
+    data = Path(__file__).resolve().parents[2] / "bench" / "data"
+    paths = sorted([*data.glob("faq_eval/*.jsonl"), *data.glob("faq_eval_b/*.jsonl")])
+    assert len(paths) == 48  # both held-out sets, 24 languages each
     examples = load_examples()
     leaked = []
-    for path in sorted(eval_dir.glob("*.jsonl")):
+    for path in paths:
         trained = {_normalised(q) for _, q in examples.get(path.stem, [])}
         for line in path.read_text(encoding="utf-8").splitlines():
             question = json.loads(line)["q"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import json
 import sys
@@ -193,6 +194,23 @@ def test_packaged_tables_equal_a_fresh_build(matcher: FaqMatcher) -> None:
     assert detector.detect("Wer darf die Initiative unterschreiben?", EU_LANGUAGES)[0] == "de"
 
 
+def test_number_lists_are_packed_exactly() -> None:
+    data = {
+        "floats": [0.1, -2.5e-300, 1e308, 3.0],
+        "ints": [0, 7, -1, 2**31 - 1],
+        "mixed": [1, 2.0, "x"],
+        "flags": [True, False],
+        "nested": [[[1, 2], [0.5]], []],
+    }
+    packed = tables._pack(data)
+    assert set(packed["floats"]) == {"d"} and set(packed["ints"]) == {"i"}
+    assert packed["flags"] == [True, False] and packed["mixed"] == [1, 2.0, "x"]
+    restored = tables._unpack(json.loads(json.dumps(packed)))
+    assert restored == data
+    assert [type(x) for x in restored["ints"]] == [int] * 4
+    assert [type(x) for x in restored["floats"]] == [float] * 4
+
+
 def test_stale_tables_are_not_used(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
@@ -202,6 +220,9 @@ def test_stale_tables_are_not_used(
     assert "stale" in caplog.text
     assert fresh.match("Wer darf unterschreiben?", "de").topic == "who-can-sign"
     (tmp_path / "broken.json.gz").write_bytes(b"not gzip")
+    corrupt = {"fingerprint": tables.fingerprint(), "tables": {"weights": {"d": "@@@"}}}
+    (tmp_path / "corrupt.json.gz").write_bytes(gzip.compress(json.dumps(corrupt).encode()))
+    assert tables.read_tables("matcher", tmp_path / "corrupt.json.gz") is None
     assert tables.read_tables("matcher", tmp_path / "broken.json.gz") is None
     assert tables.read_tables("detector", tmp_path / "missing.json.gz") is None
 

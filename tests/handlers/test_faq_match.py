@@ -7,6 +7,7 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -156,14 +157,20 @@ def test_words_spell_cyrillic_and_greek_in_latin_letters() -> None:
     assert words("Ħal-Għargħur ŻEBBUĠ") == ["hal", "gharghur", "zebbug"]
 
 
-def test_tuning_folds_hold_out_each_example_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def _bench_script(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Import ``bench/<name>.py`` (not a package) as a module for the duration of a test."""
     spec = importlib.util.spec_from_file_location(
-        "faq_tune", Path(__file__).resolve().parents[2] / "bench" / "faq_tune.py"
+        name, Path(__file__).resolve().parents[2] / "bench" / f"{name}.py"
     )
     assert spec is not None and spec.loader is not None
-    faq_tune = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "faq_tune", faq_tune)  # dataclasses look their module up
-    spec.loader.exec_module(faq_tune)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tuning_folds_hold_out_each_example_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    faq_tune = _bench_script("faq_tune", monkeypatch)
     examples = {
         "en": [("a", f"en a{i}") for i in range(7)] + [("b", f"en b{i}") for i in range(3)],
         "de": [("a", f"de a{i}") for i in range(7)],
@@ -231,11 +238,11 @@ def _normalised(question: str) -> str:
     return " ".join(fold(question).replace("?", " ").replace("!", " ").replace(".", " ").split())
 
 
-def test_benchmark_questions_are_not_training_examples() -> None:
+def test_benchmark_questions_are_not_training_examples(monkeypatch: pytest.MonkeyPatch) -> None:
     """bench/faq_bench.py must measure questions the matcher has never seen."""
-    data = Path(__file__).resolve().parents[2] / "bench" / "data"
-    paths = sorted([*data.glob("faq_eval/*.jsonl"), *data.glob("faq_eval_b/*.jsonl")])
-    assert len(paths) == 48  # both held-out sets, 24 languages each
+    eval_dirs = _bench_script("faq_bench", monkeypatch).EVAL_DIRS
+    paths = sorted(path for folder in eval_dirs for path in folder.glob("*.jsonl"))
+    assert len(paths) == 24 * len(eval_dirs) >= 48  # every held-out set covers 24 languages
     examples = load_examples()
     leaked = []
     for path in paths:
